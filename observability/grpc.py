@@ -1,0 +1,19 @@
+"""Traced gRPC servers and channels: context rides in the call metadata."""
+
+from __future__ import annotations
+
+import grpc
+from opentelemetry.instrumentation.grpc import client_interceptor, filters, server_interceptor
+
+
+def traced_server_interceptors() -> list[grpc.ServerInterceptor]:
+    """Server interceptors that continue the caller's trace; health checks are not traced."""
+    return [server_interceptor(filter_=filters.negate(filters.health_check()))]
+
+
+def traced_channel(target: str) -> grpc.Channel:
+    """An insecure channel whose calls carry the current trace context."""
+    channel = grpc.insecure_channel(
+        target, options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)]
+    )
+    return grpc.intercept_channel(channel, client_interceptor())

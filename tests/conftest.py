@@ -1,0 +1,3 @@
+"""Shared fixtures: real MariaDB, RabbitMQ, MongoDB-wire (nx-27017) and SMTP servers."""
+
+pytest_plugins = ["tests.fixtures.mysql"]
