@@ -20,7 +20,7 @@ help:
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9 2>&1 | grep -v "^WARNING: Location" || true
 	@$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock
 	@$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@

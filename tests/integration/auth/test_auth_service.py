@@ -129,7 +129,11 @@ def test_schema_creation_is_idempotent(mysql_url: str) -> None:
     for _ in range(2):
         server = serve(auth_config(mysql_url))
         target = f"127.0.0.1:{server.port}"
-        wait_until(lambda: health_status(target) == "SERVING", timeout_s=30, what="SERVING")
+        wait_until(
+            lambda target=target: health_status(target) == "SERVING",  # type: ignore[misc]
+            timeout_s=30,
+            what="SERVING",
+        )
         server.stop(0)
     tables = {
         row["TABLE_NAME"]
