@@ -22,6 +22,8 @@ from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
 
+LIVENESS = "liveness"
+
 
 class PortInUseError(RuntimeError):
     """The requested port could not be bound (another process has it)."""
@@ -95,6 +97,9 @@ def start_grpc_server(
     server.start()
     running = GrpcServer(server=server, port=bound, health=health_servicer, service_names=names)
     running.set_serving(False)
+    # Liveness is "the process answers", independent of dependencies: a database outage must
+    # make pods unready, not get them restarted. Only the shutdown drain turns it off.
+    health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     return running
 
 
