@@ -32,10 +32,10 @@ system:
 
 up: install
 	@NEED_FFMPEG=0 scripts/ensure-system.sh
-	@$(BIN)/python -m meshkit.devmesh up
+	@$(BIN)/python -m devmesh up
 
 demo: install
-	@$(BIN)/python -m meshkit.devmesh demo
+	@$(BIN)/python -m devmesh demo
 
 test: install system
 	@$(BIN)/python -m pytest
@@ -50,7 +50,7 @@ baseline: install
 	@$(BIN)/buf build proto --exclude-source-info -o buf.baseline.json
 
 lock: install
-	@$(BIN)/uv pip compile requirements.in -p 3.11 --no-emit-package mp3mesh --no-header -o requirements.lock
+	@$(BIN)/uv pip compile requirements.in -p 3.11 --no-emit-package mp3mesh --custom-compile-command 'make lock' -o requirements.lock
 
 vendor-protos: install
 	@cp $(VENV)/lib/python3.11/site-packages/google/api/{annotations,http,field_behavior}.proto third_party/googleapis/google/api/
