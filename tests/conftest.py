@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.mysql",
     "tests.fixtures.mongo",
     "tests.fixtures.rabbit",
+    "tests.fixtures.smtp",
 ]
