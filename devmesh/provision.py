@@ -121,7 +121,8 @@ def _redact(url: str) -> str:
 
 
 def data_folders(settings: MeshSettings) -> list[Path]:
-    folders = [settings.data_dir, settings.log_dir, settings.maildir, settings.trace_file.parent]
+    # not the Maildir: the sink creates it with its cur/new/tmp folders
+    folders = [settings.data_dir, settings.log_dir, settings.trace_file.parent]
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     return folders
