@@ -152,6 +152,9 @@ def job_to_doc(job: jobs_pb2.Job, create_time: datetime.datetime) -> dict[str, A
         "bitrate_kbps": int(job.bitrate_kbps),
         "trace_id": job.trace_id,
         "create_time": create_time,
+        # Integer milliseconds for ordering and paging: nx-27017 compares dates only to the
+        # second, so jobs created within one second would repeat across pages.
+        "create_ms": _millis(create_time),
         "update_time": create_time,
         "publish_pending": True,
         "attempts": 0,
@@ -161,23 +164,27 @@ def job_to_doc(job: jobs_pb2.Job, create_time: datetime.datetime) -> dict[str, A
     return doc
 
 
-def _encode_token(create_time: datetime.datetime, job_id: str) -> str:
-    millis = int(_as_utc(create_time, "create_time").timestamp() * 1000)
-    raw = json.dumps({"t": millis, "j": job_id}, separators=(",", ":")).encode()
+def _millis(when: datetime.datetime) -> int:
+    return (_as_utc(when, "create_time") - _EPOCH) // datetime.timedelta(milliseconds=1)
+
+
+def _encode_token(create_ms: int, job_id: str) -> str:
+    raw = json.dumps({"t": create_ms, "j": job_id}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> tuple[datetime.datetime, str]:
+def _decode_token(token: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         millis, job_id = data["t"], data["j"]
         if not isinstance(millis, int) or not isinstance(job_id, str):
             raise TypeError("bad token fields")
-        when = _EPOCH + datetime.timedelta(milliseconds=millis)  # exact, unlike float seconds
+        if not 0 <= millis < 2**53:
+            raise ValueError("token time out of range")
     except (binascii.Error, ValueError, TypeError, KeyError, OverflowError, OSError) as exc:
         raise InvalidPageToken("invalid page token") from exc
-    return when, job_id
+    return millis, job_id
 
 
 class JobStore:
@@ -195,7 +202,8 @@ class JobStore:
         """Creates the indexes if missing; safe to call at every start, from every replica."""
         self._jobs.create_index([("job_id", 1)], unique=True, name="job_id_1")
         self._jobs.create_index(
-            [("owner_id", 1), ("create_time", -1)], name="owner_id_1_create_time_-1"
+            [("owner_id", 1), ("create_ms", -1), ("job_id", -1)],
+            name="owner_id_1_create_ms_-1_job_id_-1",
         )
         # only unpublished jobs are indexed: the outbox relay's scan stays tiny
         self._jobs.create_index(
@@ -262,25 +270,25 @@ class JobStore:
     ) -> tuple[list[jobs_pb2.Job], str]:
         """One page of the owner's jobs, newest first, and the next page's token ("" at end).
 
-        Keyset pagination on (create_time, job_id): stable while jobs are added or deleted.
+        Keyset pagination on (create_ms, job_id): stable while jobs are added or deleted.
         `page_size` <= 0 means the default; it is capped at 100. Raises `InvalidPageToken`.
         """
         size = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
         query: dict[str, Any] = {"owner_id": owner_id}
         if page_token:
-            after_time, after_id = _decode_token(page_token)
+            after_ms, after_id = _decode_token(page_token)
             query["$or"] = [
-                {"create_time": {"$lt": after_time}},
-                {"create_time": after_time, "job_id": {"$lt": after_id}},
+                {"create_ms": {"$lt": after_ms}},
+                {"create_ms": after_ms, "job_id": {"$lt": after_id}},
             ]
         docs = list(
-            self._jobs.find(query).sort([("create_time", -1), ("job_id", -1)]).limit(size + 1)
+            self._jobs.find(query).sort([("create_ms", -1), ("job_id", -1)]).limit(size + 1)
         )
         jobs = [job_from_doc(doc) for doc in docs[:size]]
         next_token = ""
         if len(docs) > size:
             last = docs[size - 1]
-            next_token = _encode_token(last["create_time"], last["job_id"])
+            next_token = _encode_token(int(last["create_ms"]), last["job_id"])
         return jobs, next_token
 
     def delete_for_owner(self, job_id: str, owner_id: str) -> jobs_pb2.Job | None:

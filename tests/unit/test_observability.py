@@ -53,3 +53,11 @@ def test_exporter_choice_follows_the_environment(tmp_path: Path) -> None:
     )
     otlp = choose_exporter({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"})
     assert type(otlp).__name__ == "OTLPSpanExporter"
+
+
+def test_traced_channel_can_be_built() -> None:
+    from observability.grpc import traced_channel
+
+    channel = traced_channel("127.0.0.1:1")
+    assert hasattr(channel, "unary_unary")
+    channel.close()

@@ -306,3 +306,17 @@ def test_list_for_owner_rejects_a_forged_token(store):
         store.list_for_owner("user-1", page_token="not base64 json!")
     with pytest.raises(InvalidPageToken):
         store.list_for_owner("user-1", page_token="eyJ0IjogImEifQ")  # {"t": "a"}
+
+
+def test_pages_do_not_repeat_jobs_created_within_one_second(store):
+    for index in range(7):
+        store.create(jobs_pb2.Job(job_id=f"same-second-{index}", owner_id="fast"))
+    seen: list[str] = []
+    token = ""
+    while True:
+        page, token = store.list_for_owner("fast", page_size=3, page_token=token)
+        seen += [job.job_id for job in page]
+        if not token:
+            break
+    assert sorted(seen) == [f"same-second-{index}" for index in range(7)]
+    assert len(seen) == len(set(seen))
