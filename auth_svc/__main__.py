@@ -11,10 +11,8 @@ import grpc
 from mp3mesh.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from auth_svc.config import AuthConfig
-from auth_svc.server import DRAIN_S, serve
-from meshkit.cli import or_exit
-from meshkit.grpc_server import wait_for_shutdown_signal
-from observability import init_logging
+from auth_svc.server import serve
+from meshkit.cli import run_service
 
 
 def _read_password() -> str:
@@ -56,12 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "create-user":
         return create_user(args.email, args.target)
-    config = or_exit(lambda: AuthConfig.from_env(os.environ))
-    init_logging("auth_svc", config.common.log_level)
-    server = or_exit(lambda: serve(config))
-    wait_for_shutdown_signal()
-    server.stop(DRAIN_S)
-    return 0
+    return run_service("auth_svc", AuthConfig.from_env, serve)
 
 
 if __name__ == "__main__":

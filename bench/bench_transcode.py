@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -30,9 +29,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchdoc import DOC, update_section
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
-DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Converter: transcode speed and memory"
 BITRATE = 192
 
@@ -336,17 +336,6 @@ NARRATIVE = """
 """
 
 
-def update_doc(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(HEADING) + r".*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.rstrip() + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip() + "\n\n" + text.rstrip() + "\n"
-    DOC.write_text(updated.rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -411,7 +400,7 @@ def main() -> None:
     if args.no_write:
         print(text)
     else:
-        update_doc(text)
+        update_section(HEADING, text)
         print(f"updated {DOC.relative_to(REPO)}")
 
 

@@ -52,13 +52,13 @@ import pymongo
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "gen")]
 
+from benchdoc import DOC, update_section  # noqa: E402
 from mp3mesh.auth.v1 import auth_pb2, auth_pb2_grpc  # noqa: E402
 from mp3mesh.storage.v1 import storage_pb2  # noqa: E402
 
 from meshkit.blobstore import BlobStore  # noqa: E402
 from meshkit.grpc_server import start_grpc_server  # noqa: E402
 
-DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Gateway: upload throughput and memory"
 MiB = 1024 * 1024
 PIECE = MiB
@@ -401,17 +401,6 @@ def section(results: list[Result], command: str, broker: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_doc(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(HEADING) + r".*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.rstrip() + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip() + "\n\n" + text.rstrip() + "\n"
-    DOC.write_text(updated.rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="200M,1G", help="comma-separated, e.g. 200M,1G")
@@ -483,7 +472,7 @@ def main() -> None:
     print()
     print(text)
     if not args.no_write:
-        update_doc(text)
+        update_section(HEADING, text)
         print(f"updated {DOC.relative_to(REPO)}")
 
 

@@ -31,12 +31,13 @@ from gateway_svc.server import serve as serve_gateway
 from meshkit import amqp
 from meshkit.blobstore import BlobStore
 from meshkit.jobs import JobStore
+from tests.fixtures.media import SHARED_MEDIA
 from tests.fixtures.mysql import create_database, drop_database
-from tests.fixtures.processes import REPO, health_status, wait_until
+from tests.fixtures.processes import health_status, wait_until
 from tests.fixtures.rabbit import drain_queue
 from tests.integration.auth.conftest import JWT_SECRET, auth_config
 
-MEDIA = REPO.parent / "shared" / "media"
+MEDIA = SHARED_MEDIA
 PUBLIC_BASE_URL = "http://mp3mesh.test:8080"
 PASSWORD = "a perfectly fine passphrase"
 
