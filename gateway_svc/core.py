@@ -30,6 +30,9 @@ from gateway_svc.uploads import UploadGate, UploadSession, check_bitrate, clean_
 from meshkit.blobstore import BlobNotFound, BlobStore
 from meshkit.jobs import InvalidPageToken, JobStore
 
+# Where an upload's bytes and its message go: known down means 503 before reading the body.
+UPLOAD_DEPENDENCIES = ("mongodb", "rabbitmq")
+
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
@@ -60,8 +63,10 @@ class GatewayCore:
         outbox: Outbox,
         base_url: str,
         max_upload_bytes: int,
+        dependencies_down: Callable[[], list[str]] = list,
     ) -> None:
         self._auth = auth
+        self._dependencies_down = dependencies_down
         self._jobs = jobs
         self._blobs = blobs
         self._outbox = outbox
@@ -179,9 +184,18 @@ class GatewayCore:
     def begin_upload(
         self, identity: Identity, filename: str | None, bitrate_kbps: int
     ) -> UploadSession:
-        """A session to stream one video into (see uploads.UploadSession); 503 when draining."""
+        """A session to stream one video into (see uploads.UploadSession).
+
+        503 before a byte is read when draining, or when the last readiness check found the
+        database or the broker down: nothing is half-written for a client to retry.
+        """
         name = clean_filename(filename)
         bitrate = check_bitrate(bitrate_kbps)
+        down = [dep for dep in self._dependencies_down() if dep in UPLOAD_DEPENDENCIES]
+        if down:
+            raise unavailable(
+                f"cannot take uploads right now: {', '.join(down)} unavailable; try again later"
+            )
         self.gate.enter()
         session = UploadSession(
             identity=identity,

@@ -55,6 +55,11 @@ class Readiness:
                 and all(state == UP for state in self._states.values())
             )
 
+    def down(self) -> list[str]:
+        """Dependencies the last check found down (not "unknown": before the first check)."""
+        with self._lock:
+            return [name for name, state in self._states.items() if state == DOWN]
+
     def set_draining(self) -> None:
         with self._lock:
             self._draining = True

@@ -122,14 +122,6 @@ def serve(config: GatewayConfig) -> GatewayServer:
     publisher = Publisher(config.amqp_url, app_id="gateway_svc")
     outbox = Outbox(jobs, publisher, config.amqp_url)
     auth = AuthClient(config.auth_target, timeout_s=config.auth_timeout_s)
-    core = GatewayCore(
-        auth=auth,
-        jobs=jobs,
-        blobs=blobs,
-        outbox=outbox,
-        base_url=config.public_base_url,
-        max_upload_bytes=config.max_upload_bytes,
-    )
     indexes_ready = False
 
     def mongo_ready() -> bool:
@@ -144,6 +136,15 @@ def serve(config: GatewayConfig) -> GatewayServer:
 
     readiness = Readiness(
         {"auth": auth.serving, "mongodb": mongo_ready, "rabbitmq": outbox.broker_ready}
+    )
+    core = GatewayCore(
+        auth=auth,
+        jobs=jobs,
+        blobs=blobs,
+        outbox=outbox,
+        base_url=config.public_base_url,
+        max_upload_bytes=config.max_upload_bytes,
+        dependencies_down=readiness.down,
     )
     rules = http_rules(SERVICE)
     openapi = build_openapi(

@@ -188,13 +188,14 @@ class UploadSession:
     def _finish(self) -> gateway_pb2.UploadVideoResponse:
         """Stores the video and its job and requests the conversion; the 202's content.
 
-        Why a RabbitMQ outage still answers 202 instead of 503: by the time we publish, the
-        video and the QUEUED job are durable in MongoDB with the outbox flag set, and
-        `OutboxRelay` publishes the job as soon as the broker is back — the job is exactly as
-        queued as the client is told, nothing is lost, and making the user upload gigabytes
-        again would gain nothing. The converter runs a job id once (atomic QUEUED →
-        CONVERTING), so a re-publish never yields a second conversion. The outage still shows:
-        readiness and gRPC health go NOT_SERVING, so a load balancer steers new uploads away.
+        A broker already known to be down refuses the upload before its first byte (503, see
+        `GatewayCore.begin_upload`). This is for the broker failing *during* an upload: by the
+        time we publish, the video and the QUEUED job are durable in MongoDB with the outbox
+        flag set, and `OutboxRelay` publishes the job as soon as the broker is back — so the
+        answer is still 202: the job is exactly as queued as the client is told, nothing is
+        lost, and making the user upload gigabytes again would gain nothing. The converter runs
+        a job id once (atomic QUEUED → CONVERTING), so a re-publish never yields a second
+        conversion.
         """
         if self._closed:
             raise ValueError("finish of a closed upload")
