@@ -22,6 +22,7 @@ from opentelemetry import propagate, trace
 
 from meshkit.blobstore import BlobStore
 from meshkit.mongo import connect, default_database
+from observability.logs import init_logging
 from observability.tracing import init_tracing
 
 MP3_CONTENT_TYPE = "audio/mpeg"
@@ -73,6 +74,7 @@ def _die_with_parent() -> None:
 
 def init_worker(mongo_uri: str, environ: Mapping[str, str]) -> None:
     _die_with_parent()
+    init_logging("converter_svc", environ.get("LOG_LEVEL", "INFO"))
     init_tracing("converter_svc", environ, instrument_pymongo=True)
     _WorkerState.blobs = BlobStore(default_database(connect(mongo_uri, app_name="converter")))
 
