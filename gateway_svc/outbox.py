@@ -31,21 +31,6 @@ RELAY_INTERVAL_S = 2.0
 RELAY_BATCH = 100
 
 
-def conversion_requested(job: jobs_pb2.Job) -> jobs_pb2.ConversionRequested:
-    """The `video` queue payload for a job; the same bytes on every (re-)publish."""
-    message = jobs_pb2.ConversionRequested(
-        job_id=job.job_id,
-        owner_id=job.owner_id,
-        owner_email=job.owner_email,
-        bitrate_kbps=job.bitrate_kbps,
-        filename=job.filename,
-    )
-    message.video.CopyFrom(job.video)
-    if job.HasField("create_time"):
-        message.request_time.CopyFrom(job.create_time)
-    return message
-
-
 class Outbox:
     """Publishes conversion requests with confirms and clears the jobs' outbox flags."""
 
@@ -98,7 +83,7 @@ class Outbox:
             return False
         try:
             self._publisher.publish(
-                amqp.QUEUE_VIDEO, conversion_requested(job), message_id=job.job_id
+                amqp.QUEUE_VIDEO, JobStore.requested_message(job), message_id=job.job_id
             )
         except amqp.PublishError as exc:
             log.warning(

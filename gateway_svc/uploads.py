@@ -22,7 +22,8 @@ import datetime
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -139,7 +140,7 @@ class UploadSession:
             raise ValueError("write to a finished upload")
         if not data:
             return
-        try:
+        with self._aborting_on_failure():
             self._size += len(data)
             if self._size > self._max_bytes:
                 raise too_large(self._max_bytes)
@@ -149,6 +150,12 @@ class UploadSession:
                     self._start_blob()
             else:
                 self._upload.write(data)
+
+    @contextmanager
+    def _aborting_on_failure(self) -> Iterator[None]:
+        """Any failure while the video is written removes it; storage errors become 413/503."""
+        try:
+            yield
         except BlobTooLarge:
             self.abort()
             raise too_large(self._max_bytes) from None
@@ -199,20 +206,13 @@ class UploadSession:
         """
         if self._closed:
             raise ValueError("finish of a closed upload")
-        try:
+        with self._aborting_on_failure():
             if self._upload is None:
                 if not self._head:
                     raise invalid("the file is empty")
                 self._start_blob()
             assert self._upload is not None
             video = self._upload.commit()
-        except PyMongoError as exc:
-            log.warning("upload %s: the video store failed: %r", self.job_id, exc)
-            self.abort()
-            raise unavailable(DATABASE_DOWN) from None
-        except BaseException:
-            self.abort()
-            raise
         job = jobs_pb2.Job(
             job_id=self.job_id,
             owner_id=self._identity.user_id,

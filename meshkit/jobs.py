@@ -362,6 +362,21 @@ class JobStore:
         return job_from_doc(doc)
 
     @staticmethod
+    def requested_message(job: jobs_pb2.Job) -> jobs_pb2.ConversionRequested:
+        """The `video` queue payload for a job; the same bytes on every (re-)publish."""
+        message = jobs_pb2.ConversionRequested(
+            job_id=job.job_id,
+            owner_id=job.owner_id,
+            owner_email=job.owner_email,
+            bitrate_kbps=job.bitrate_kbps,
+            filename=job.filename,
+        )
+        message.video.CopyFrom(job.video)
+        if job.HasField("create_time"):
+            message.request_time.CopyFrom(job.create_time)
+        return message
+
+    @staticmethod
     def finished_message(job: jobs_pb2.Job) -> jobs_pb2.ConversionFinished:
         """The `mp3` queue payload for a finished job (the same every time it is built)."""
         message = jobs_pb2.ConversionFinished(

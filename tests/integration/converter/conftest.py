@@ -97,15 +97,7 @@ class JobSubmitter:
     def publish(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
         assert job is not None
-        request = jobs_pb2.ConversionRequested(
-            job_id=job.job_id,
-            owner_id=job.owner_id,
-            owner_email=job.owner_email,
-            video=job.video,
-            bitrate_kbps=job.bitrate_kbps,
-            filename=job.filename,
-        )
-        self._publisher.publish(QUEUE_VIDEO, request, message_id=job_id)
+        self._publisher.publish(QUEUE_VIDEO, JobStore.requested_message(job), message_id=job_id)
 
     def wait_finished(self, job_id: str, timeout_s: float = 120) -> jobs_pb2.Job:
         deadline = time.monotonic() + timeout_s
