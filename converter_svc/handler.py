@@ -111,21 +111,23 @@ class ConversionHandler:
                 trace_carrier=carrier,
             )
         )
-        return self._record(job_id, outcome)
+        return self._record(job_id, mp3_file_id, outcome)
 
-    def _record(self, job_id: str, outcome: ConversionOutcome) -> jobs_pb2.Job | None:
+    def _record(self, job_id: str, attempt: str, outcome: ConversionOutcome) -> jobs_pb2.Job | None:
+        """Finishes the job if this attempt still owns it (see JobStore.finish_done)."""
         if outcome.mp3_ref is not None:
             mp3 = storage_pb2.BlobRef.FromString(outcome.mp3_ref)
-            job = self._jobs.finish_done(job_id, mp3, outcome.duration_s)
-            if job is not None and job.mp3.file_id != mp3.file_id:
-                self._blobs.delete(storage_pb2.BUCKET_MP3S, mp3.file_id)  # another attempt won
+            job = self._jobs.finish_done(job_id, mp3, outcome.duration_s, attempt_file_id=attempt)
+            if job is None or job.mp3.file_id != mp3.file_id:
+                # Taken over (or deleted) meanwhile: the owning attempt's MP3 is the one.
+                self._blobs.delete(storage_pb2.BUCKET_MP3S, mp3.file_id)
             log.info("converted", extra={"job_id": job_id, "duration_s": outcome.duration_s})
             return job
         failure = jobs_pb2.Failure(
             reason=failure_reason(outcome.failure_reason), message=outcome.failure_message
         )
         log.info("conversion failed", extra={"job_id": job_id, "reason": outcome.failure_reason})
-        return self._jobs.finish_failed(job_id, failure)
+        return self._jobs.finish_failed(job_id, failure, attempt_file_id=attempt)
 
     def _transient_failure(self, job_id: str, info: DeliveryInfo, exc: Exception) -> Outcome:
         if not info.is_last_attempt:

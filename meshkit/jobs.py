@@ -333,23 +333,46 @@ class JobStore:
         return int((doc or {}).get("attempts", 0))
 
     def finish_done(
-        self, job_id: str, mp3: storage_pb2.BlobRef, duration_s: float
+        self,
+        job_id: str,
+        mp3: storage_pb2.BlobRef,
+        duration_s: float,
+        *,
+        attempt_file_id: str | None = None,
     ) -> jobs_pb2.Job | None:
         """→ DONE with the MP3. Idempotent: a finished job is returned unchanged (compare its
-        `mp3.file_id` with yours to know whether your MP3 won). None if the job is gone."""
+        `mp3.file_id` with yours to know whether your MP3 won). None if the job is gone.
+
+        With `attempt_file_id`, only the attempt that currently owns the job may finish it: an
+        attempt that was taken over (its message redelivered after a lost connection) must not
+        record an MP3 the new attempt already cleaned up.
+        """
         return self._finish(
             job_id,
             {"state": _DONE, "mp3": ref_to_doc(mp3), "mp3_duration_s": float(duration_s)},
             unset="failure",
+            attempt_file_id=attempt_file_id,
         )
 
-    def finish_failed(self, job_id: str, failure: jobs_pb2.Failure) -> jobs_pb2.Job | None:
-        """→ FAILED with the reason. Idempotent like `finish_done`."""
-        return self._finish(job_id, {"state": _FAILED, "failure": failure_to_doc(failure)}, "mp3")
+    def finish_failed(
+        self, job_id: str, failure: jobs_pb2.Failure, *, attempt_file_id: str | None = None
+    ) -> jobs_pb2.Job | None:
+        """→ FAILED with the reason. Idempotent like `finish_done`, and owned the same way."""
+        return self._finish(
+            job_id,
+            {"state": _FAILED, "failure": failure_to_doc(failure)},
+            unset="mp3",
+            attempt_file_id=attempt_file_id,
+        )
 
-    def _finish(self, job_id: str, fields: dict[str, Any], unset: str) -> jobs_pb2.Job | None:
+    def _finish(
+        self, job_id: str, fields: dict[str, Any], unset: str, attempt_file_id: str | None
+    ) -> jobs_pb2.Job | None:
+        query: dict[str, Any] = {"job_id": job_id, "state": {"$in": _UNFINISHED}}
+        if attempt_file_id is not None:
+            query["attempt_file_id"] = attempt_file_id
         doc = self._jobs.find_one_and_update(
-            {"job_id": job_id, "state": {"$in": list(_UNFINISHED)}},
+            query,
             {
                 "$set": fields,
                 "$unset": {unset: "", "attempt_file_id": "", "publish_pending": ""},

@@ -320,3 +320,21 @@ def test_pages_do_not_repeat_jobs_created_within_one_second(store):
             break
     assert sorted(seen) == [f"same-second-{index}" for index in range(7)]
     assert len(seen) == len(set(seen))
+
+
+def test_only_the_attempt_that_owns_the_job_can_finish_it(store):
+    store.create(new_job("owned"))
+    old = MP3.file_id
+    new = "65a1b2c3d4e5f60718293a4d"
+    store.start_conversion("owned", old)
+    store.start_conversion("owned", new)  # redelivery took the job over
+    late = store.finish_done("owned", MP3, 1.0, attempt_file_id=old)
+    assert late is not None and late.state == jobs_pb2.JOB_STATE_CONVERTING
+    refused = store.finish_failed("owned", NO_AUDIO, attempt_file_id=old)
+    assert refused is not None and refused.state == jobs_pb2.JOB_STATE_CONVERTING
+    winner = storage_pb2.BlobRef()
+    winner.CopyFrom(MP3)
+    winner.file_id = new
+    done = store.finish_done("owned", winner, 1.0, attempt_file_id=new)
+    assert done is not None and done.state == jobs_pb2.JOB_STATE_DONE
+    assert done.mp3.file_id == new
