@@ -57,20 +57,26 @@ def _root_connection() -> pymysql.connections.Connection[Any]:
     )
 
 
-def provision_mysql(settings: MeshSettings) -> str:
-    """Creates database `auth` and user `mp3mesh` (idempotent) and returns MYSQL_URL."""
+def provision_mysql(
+    settings: MeshSettings, *, database: str = LOCAL_DATABASE, user: str = LOCAL_USER
+) -> str:
+    """Creates the database and its user (idempotent) and returns MYSQL_URL.
+
+    The user's password is generated once and kept in the data folder, so a restart (or a
+    second `make up` on the same data) finds the same credentials.
+    """
     if settings.mysql_url:
         return settings.mysql_url
     password = kept_secret(settings.data_dir / "secrets" / "mysql_password")
     with _root_connection() as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{LOCAL_DATABASE}` CHARACTER SET utf8mb4")
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
         for host in ("localhost", "127.0.0.1", "::1"):
             cursor.execute(
-                f"CREATE USER IF NOT EXISTS '{LOCAL_USER}'@'{host}' IDENTIFIED BY %s", (password,)
+                f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY %s", (password,)
             )
-            cursor.execute(f"ALTER USER '{LOCAL_USER}'@'{host}' IDENTIFIED BY %s", (password,))
-            cursor.execute(f"GRANT ALL ON `{LOCAL_DATABASE}`.* TO '{LOCAL_USER}'@'{host}'")
-    return f"mysql://{LOCAL_USER}:{password}@127.0.0.1:3306/{LOCAL_DATABASE}"
+            cursor.execute(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
+            cursor.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'{host}'")
+    return f"mysql://{user}:{password}@127.0.0.1:3306/{database}"
 
 
 def require_free_ports(settings: MeshSettings, *, mongo: bool, smtp: bool) -> None:
