@@ -45,6 +45,9 @@ RAW_CONTENT_TYPES = frozenset(
         "application/mp4",
         "application/x-matroska",
         "application/vnd.rn-realmedia",
+        # What `curl --data-binary @video.mp4` sends unless told otherwise: the body is
+        # still the raw file, and the sniffer decides whether it is media.
+        "application/x-www-form-urlencoded",
     }
 )
 

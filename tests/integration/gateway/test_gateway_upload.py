@@ -95,6 +95,23 @@ def test_raw_body_upload_with_bitrate(gateway: Gateway, user: User, api: httpx.C
     assert len(gateway.video_messages(job.job_id)) == 1
 
 
+def test_raw_body_with_curls_default_content_type_is_accepted(
+    gateway: Gateway, api: httpx.Client
+) -> None:
+    """`curl --data-binary @clip.mp4` labels the body application/x-www-form-urlencoded."""
+    reply = api.post(
+        "/v1/videos",
+        params={"filename": MEDIA_SAMPLE.name},
+        content=MEDIA_SAMPLE.read_bytes(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert reply.status_code == 202, reply.text
+    job = gateway.jobs().get(reply.json()["job_id"])
+    assert job is not None
+    assert job.video.sha256 == hashlib.sha256(MEDIA_SAMPLE.read_bytes()).hexdigest()
+    assert len(gateway.video_messages(job.job_id)) == 1
+
+
 def test_streamed_raw_body_without_length(gateway: Gateway, api: httpx.Client) -> None:
     data = MEDIA_SAMPLE.read_bytes()
 
