@@ -186,6 +186,22 @@ def test_readme_walkthrough_on_a_mesh_started_with_make_up(mesh: Mesh, tmp_path:
         )
         assert status == 202, (sample.path.name, accepted)
         jobs[sample.path.name] = str(accepted["job_id"])
+    # The README's raw-body form, with curl's default Content-Type.
+    first_sample = shared_samples()[0].path
+    status, raw = curl_json(
+        "-X",
+        "POST",
+        f"{mesh.base_url}/v1/videos?filename=raw-{first_sample.name}&bitrate_kbps=128",
+        "-H",
+        auth,
+        "--data-binary",
+        f"@{first_sample}",
+    )
+    assert status == 202, raw
+    raw_job = wait_job(mesh, token, str(raw["job_id"]))
+    assert raw_job["state"] == "JOB_STATE_DONE"
+    assert raw_job["bitrate_kbps"] == 128
+    jobs["raw"] = str(raw["job_id"])
 
     downloads = tmp_path / "downloads"
     downloads.mkdir()
