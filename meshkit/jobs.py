@@ -449,6 +449,19 @@ class JobStore:
         )
         return job_from_doc(doc) if doc else None
 
+    def renew_claim(self, job_id: str, claimer: str, lease_s: float) -> bool:
+        """Extends `claimer`'s live claim by `lease_s` from now; False if it is not theirs.
+
+        A notifier that keeps retrying an unreachable SMTP server renews before each pause,
+        so the lease only needs to cover one attempt, and a crashed notifier's claim expires
+        quickly for another replica to take over.
+        """
+        result = self._jobs.update_one(
+            {"job_id": job_id, "notify_claimer": claimer, "notify_time": {"$exists": False}},
+            {"$set": {"notify_lease_until": time.time() + lease_s}},
+        )
+        return result.matched_count > 0
+
     def mark_notified(self, job_id: str, claimer: str) -> bool:
         """Records that the email was accepted; True if this call recorded it.
 

@@ -6,11 +6,14 @@ The job document is the lock and the ledger. For each delivery:
    notified, not permanently failed, and nobody else holds a live claim). No claim → find out
    why: already notified / permanently failed / job deleted → ACK without sending; another
    worker holds a live claim → REQUEUE (the consumer waits before redelivering).
-2. Compose and send (with in-process retries, see `transport`).
+2. Compose and send (with in-process retries for about 14 minutes, see `transport`; the claim
+   is renewed before each pause, so its lease stays short and a crashed worker's claim
+   expires quickly).
 3. `mark_notified`, then ACK. The ACK comes only after the mail was accepted *and* recorded.
 
-Failures: a temporary SMTP failure records the reason, releases the claim and REQUEUEs (after
-the queue's delivery limit the broker parks the message in `mp3.dead`); a permanent one (5xx,
+Failures: a temporary SMTP failure that outlasts the in-process retries records the reason,
+releases the claim and REQUEUEs (after the queue's delivery limit, i.e. an outage of over an
+hour, the broker parks the message in `mp3.dead`); a permanent one (5xx,
 unusable address) is recorded on the job for good and ACKed — never retried in a loop.
 
 The one window left: the process dies after the server accepted the mail but before
@@ -100,7 +103,15 @@ class NotificationHandler:
         try:
             recipient = recipient_address(finished.owner_email).addr_spec
             mail = compose(finished, self._settings)
-            attempts = self._sender.send(mail, job_id=job_id, recipient=recipient)
+            attempts = self._sender.send(
+                mail,
+                job_id=job_id,
+                recipient=recipient,
+                keep_going=lambda: (
+                    not info.abandoned.is_set()
+                    and self._jobs.renew_claim(job_id, self.claimer, self._lease_s)
+                ),
+            )
         except InvalidRecipient as exc:
             return self._give_up(job_id, str(exc))
         except SendError as error:

@@ -98,7 +98,7 @@ def serve(
         JobStore(mongo.default_database(client)),
         sender,
         MailSettings(sender=config.smtp_from, public_base_url=config.public_base_url),
-        lease_s=sender.worst_case_s(config.smtp_timeout_s) + LEASE_MARGIN_S,
+        lease_s=sender.attempt_bound_s(config.smtp_timeout_s) + LEASE_MARGIN_S,
     )
     consumer = Consumer(
         config.amqp_url,

@@ -338,3 +338,16 @@ def test_only_the_attempt_that_owns_the_job_can_finish_it(store):
     done = store.finish_done("owned", winner, 1.0, attempt_file_id=new)
     assert done is not None and done.state == jobs_pb2.JOB_STATE_DONE
     assert done.mp3.file_id == new
+
+
+def test_only_the_claimer_can_renew_its_claim_and_not_after_the_mail_is_recorded(store):
+    store.create(new_job("renew"))
+    store.start_conversion("renew", "f1")
+    store.finish_done("renew", MP3, 1.0)
+    assert store.claim_notification("renew", "worker-a", lease_s=0.05) is not None
+    assert store.renew_claim("renew", "worker-a", lease_s=60)
+    assert not store.renew_claim("renew", "worker-b", lease_s=60)
+    time.sleep(0.1)  # past the first, short lease: the renewal is what keeps it
+    assert store.claim_notification("renew", "worker-b", lease_s=60) is None
+    assert store.mark_notified("renew", "worker-a")
+    assert not store.renew_claim("renew", "worker-a", lease_s=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,17 +131,21 @@ def test_sigterm_while_smtp_is_down_hands_the_message_back(
     env = {"MONGO_URI": mongo_uri, "AMQP_URL": rabbit_url, "SMTP_URL": smtp_sink_down.url}
     finished = finished_job(jobs)
 
-    def failed_once() -> bool:
+    def retrying() -> bool:
+        # Claimed, and the first attempt (connection refused) is behind us: the notifier is
+        # now pausing between retries, renewing its claim.
         state = jobs.notification_state(finished.job_id)
-        return state is not None and state.attempts >= 1 and state.error is not None
+        return state is not None and state.attempts >= 1 and state.claimer is not None
 
     with run_notifier(env, tmp_path) as running:
         publish(publisher, finished)
-        wait_until(failed_once, timeout_s=30, what="a failed attempt")
+        wait_until(retrying, timeout_s=30, what="the notifier retrying")
+        time.sleep(1.5)
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(timeout=20) == 0
     state = jobs.notification_state(finished.job_id)
     assert state is not None and not state.notified and state.claimer is None
+    assert state.error is not None  # why it was handed back is on the job
     assert queue_depth(rabbit_url, QUEUE_MP3) == 1  # back on the queue for the next replica
 
 

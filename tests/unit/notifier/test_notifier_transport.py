@@ -92,6 +92,28 @@ def test_a_server_back_between_attempts_gets_the_mail(smtp_sink_down: SmtpSinkSe
     assert [m["Subject"] for m in smtp_sink_down.messages()] == ["after outage"]
 
 
+def test_a_lost_claim_stops_the_retries(smtp_sink_down: SmtpSinkServer) -> None:
+    sender = sender_for(
+        smtp_sink_down.url, retry=RetryPolicy(attempts=50, first_delay_s=30, max_delay_s=30)
+    )
+    asked: list[int] = []
+
+    def claim_lost() -> bool:
+        asked.append(1)
+        return False
+
+    with pytest.raises(TemporarySendError):
+        sender.send(mail(), job_id="j1", recipient=RCPT, keep_going=claim_lost)
+    assert asked == [1]  # asked once, before the first pause, and then no second attempt
+
+
+def test_the_default_policy_rides_out_a_long_outage_per_delivery() -> None:
+    policy = RetryPolicy()
+    assert sum(policy.delays()) >= 10 * 60
+    assert max(policy.delays()) <= 60
+    assert sum(policy.delays()) < 30 * 60  # under RabbitMQ's default consumer_timeout
+
+
 def test_stopping_cuts_the_retries_short(smtp_sink_down: SmtpSinkServer) -> None:
     sender = sender_for(
         smtp_sink_down.url, retry=RetryPolicy(attempts=50, first_delay_s=30, max_delay_s=30)
