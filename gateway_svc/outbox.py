@@ -42,36 +42,18 @@ class Outbox:
         self._topology_lock = threading.Lock()
 
     def ensure_topology(self) -> bool:
-        """Declares the queues once per broker session (the publish is `mandatory`).
-
-        A `video` queue that already exists with other arguments (the converter declares it
-        with its own DELIVERY_LIMIT; the broker refuses a redeclaration that differs) is
-        fine: the consumer owns its queue's shape, the publisher only needs it to exist.
-        """
+        """Declares the queues once per broker session (the publish is `mandatory`)."""
         with self._topology_lock:
             if self._topology_ready:
                 return True
             try:
                 with amqp.open_channel(self._amqp_url, name="gateway topology") as channel:
                     amqp.declare_topology(channel)
-            except amqp.TopologyError as exc:
-                if not self._video_queue_exists():
-                    log.warning("cannot declare the queues: %s", exc)
-                    return False
-                log.info("the queues exist with other arguments; using them as they are")
             except Exception as exc:
                 log.info("cannot declare the queues yet: %r", exc)
                 return False
             self._topology_ready = True
             return True
-
-    def _video_queue_exists(self) -> bool:
-        try:
-            with amqp.open_channel(self._amqp_url, name="gateway topology") as channel:
-                channel.queue_declare(amqp.QUEUE_VIDEO, passive=True)
-        except Exception:
-            return False
-        return True
 
     def broker_ready(self) -> bool:
         """Readiness: the queues are declared and the publisher's connection is up."""

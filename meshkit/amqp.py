@@ -101,20 +101,53 @@ def declare_topology(
 ) -> None:
     """Declares the DLX, the dead-letter queues and the work queues; idempotent.
 
-    Changing `delivery_limit` for an existing queue is refused by the broker (arguments are
-    fixed at creation): use a policy, or delete the queue, then redeclare.
+    A work queue that already exists with other arguments (another service declared it with
+    another `delivery_limit`: arguments are fixed at creation) is used as it is, with a
+    warning: the first declarer's shape wins, and every service keeps working. Changing the
+    limit of an existing queue takes a policy, or deleting and redeclaring the queue.
+    Declarations run on throwaway channels, so a refusal never closes the caller's channel.
     """
+    connection = channel.connection
     try:
-        channel.exchange_declare(DLX_EXCHANGE, exchange_type="direct", durable=True)
+        with _throwaway_channel(connection) as probe:
+            probe.exchange_declare(DLX_EXCHANGE, exchange_type="direct", durable=True)
+            for queue in queues:
+                dead = dead_letter_queue(queue)
+                probe.queue_declare(dead, durable=True, arguments={"x-queue-type": "quorum"})
+                probe.queue_bind(dead, DLX_EXCHANGE, routing_key=queue)
         for queue in queues:
-            dead = dead_letter_queue(queue)
-            channel.queue_declare(dead, durable=True, arguments={"x-queue-type": "quorum"})
-            channel.queue_bind(dead, DLX_EXCHANGE, routing_key=queue)
-            channel.queue_declare(
+            _declare_work_queue(connection, queue, delivery_limit)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        raise TopologyError(f"declaring the queues failed: {exc.reply_text}") from exc
+
+
+PRECONDITION_FAILED = 406
+
+
+def _declare_work_queue(connection: BlockingConnection, queue: str, delivery_limit: int) -> None:
+    try:
+        with _throwaway_channel(connection) as probe:
+            probe.queue_declare(
                 queue, durable=True, arguments=queue_arguments(queue, delivery_limit)
             )
     except pika.exceptions.ChannelClosedByBroker as exc:
-        raise TopologyError(f"declaring the queues failed: {exc.reply_text}") from exc
+        if exc.reply_code != PRECONDITION_FAILED:
+            raise
+        with _throwaway_channel(connection) as probe:
+            probe.queue_declare(queue, passive=True)  # it exists: use it as it is
+        log.warning(
+            "queue %s exists with other arguments (%s); using it as it is", queue, exc.reply_text
+        )
+
+
+@contextmanager
+def _throwaway_channel(connection: BlockingConnection) -> Iterator[BlockingChannel]:
+    probe = connection.channel()
+    try:
+        yield probe
+    finally:
+        if probe.is_open:
+            probe.close()
 
 
 def _parameters(

@@ -121,8 +121,16 @@ def test_topology_is_idempotent_quorum_and_dead_lettered(rabbit_url):
         assert '"x-delivery-limit",5' in arguments
         assert '"x-dead-letter-exchange","mp3mesh.dlx"' in arguments
         assert f'"x-dead-letter-routing-key","{queue}"' in arguments
-    with amqp.open_channel(rabbit_url) as channel, pytest.raises(amqp.TopologyError, match="inequ"):
+    # Another service declaring another limit: the existing queue is used as it is, and the
+    # caller's channel stays usable.
+    with amqp.open_channel(rabbit_url) as channel:
         amqp.declare_topology(channel, delivery_limit=9)
+        assert channel.is_open
+        assert channel.queue_declare("video", passive=True).method.queue == "video"
+    listing = rabbitmqctl("list_queues", "-p", vhost_of(rabbit_url), "name", "arguments",
+                          "--no-table-headers")
+    video_arguments = next(line for line in listing.splitlines() if line.startswith("video\t"))
+    assert '"x-delivery-limit",5' in video_arguments
 
 
 def test_publish_is_confirmed_with_properties_and_trace_context(topology, publisher, spans):
