@@ -20,7 +20,7 @@ from mp3mesh.jobs.v1 import jobs_pb2
 from mp3mesh.storage.v1 import storage_pb2
 from pymongo.errors import PyMongoError
 
-from gateway_svc import views
+from gateway_svc import readiness, views
 from gateway_svc.auth_client import AuthClient, Identity
 from gateway_svc.credentials import basic_credentials, bearer_token
 from gateway_svc.downloads import Mp3Download
@@ -31,7 +31,7 @@ from meshkit.blobstore import BlobNotFound, BlobStore
 from meshkit.jobs import InvalidPageToken, JobStore
 
 # Where an upload's bytes and its message go: known down means 503 before reading the body.
-UPLOAD_DEPENDENCIES = ("mongodb", "rabbitmq")
+UPLOAD_DEPENDENCIES = (readiness.MONGODB, readiness.RABBITMQ)
 
 log = logging.getLogger(__name__)
 

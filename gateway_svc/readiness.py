@@ -16,6 +16,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# Dependency names: keys of /readyz's "dependencies", and what uploads check before reading.
+AUTH = "auth"
+MONGODB = "mongodb"
+RABBITMQ = "rabbitmq"
+
 UP = "up"
 DOWN = "down"
 UNKNOWN = "unknown"

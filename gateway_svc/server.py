@@ -33,7 +33,7 @@ from gateway_svc.grpc_face import GatewayServicer
 from gateway_svc.http_rules import http_rules
 from gateway_svc.openapi import build_openapi
 from gateway_svc.outbox import Outbox, OutboxRelay
-from gateway_svc.readiness import Readiness
+from gateway_svc.readiness import AUTH, MONGODB, RABBITMQ, Readiness
 from gateway_svc.rest_app import build_app
 from meshkit import mongo
 from meshkit.amqp import Publisher
@@ -134,9 +134,7 @@ def serve(config: GatewayConfig) -> GatewayServer:
             indexes_ready = True
         return True
 
-    readiness = Readiness(
-        {"auth": auth.serving, "mongodb": mongo_ready, "rabbitmq": outbox.broker_ready}
-    )
+    readiness = Readiness({AUTH: auth.serving, MONGODB: mongo_ready, RABBITMQ: outbox.broker_ready})
     core = GatewayCore(
         auth=auth,
         jobs=jobs,
